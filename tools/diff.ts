@@ -1,0 +1,136 @@
+// The desired-state difference between two plans: resources added, removed, and changed with each changed
+// input path and its old and new value, grouped by runner. Secrets compare and print as "[secret]".
+import { Plan, PlannedResource } from "./engine";
+
+export interface Change {
+  path: string;
+  old: unknown;
+  new: unknown;
+}
+
+export interface ResourceChange {
+  type: string;
+  name: string;
+  group: string;
+  changes: Change[];
+}
+
+export interface ResourceRef {
+  type: string;
+  name: string;
+  group: string;
+}
+
+export interface PlanDiff {
+  project: string;
+  stack: string;
+  against: string;
+  added: ResourceRef[];
+  removed: ResourceRef[];
+  changed: ResourceChange[];
+}
+
+const VM_TYPE = "proxmoxve:index/vmLegacy:VmLegacy";
+
+/** The runner a resource belongs to: the longest runner name that its name equals or starts with. */
+function grouper(...plans: Plan[]): (name: string) => string {
+  const runners = new Set<string>();
+  for (const p of plans) {
+    for (const r of p.resources)
+      if (r.type === VM_TYPE && typeof r.inputs.name === "string") runners.add(r.inputs.name);
+  }
+  const names = [...runners].sort((a, b) => b.length - a.length);
+  return (name) => names.find((r) => name === r || name.startsWith(`${r}-`)) ?? "fleet";
+}
+
+/** Flattens inputs to `a.b[0].c` -> leaf value; empty objects and arrays are leaves. */
+export function flatten(
+  value: unknown,
+  prefix = "",
+  out: Map<string, unknown> = new Map(),
+): Map<string, unknown> {
+  if (Array.isArray(value) && value.length > 0) {
+    value.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
+  } else if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 0) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    out.set(prefix, value);
+  }
+  return out;
+}
+
+function resourceView(r: PlannedResource): Record<string, unknown> {
+  return { inputs: r.inputs, parent: r.parent, protect: r.protect, dependsOn: r.dependsOn };
+}
+
+export function diffPlans(before: Plan, after: Plan, against: string): PlanDiff {
+  const key = (r: PlannedResource) => `${r.type}::${r.name}`;
+  const group = grouper(before, after);
+  const old = new Map(before.resources.map((r) => [key(r), r]));
+  const now = new Map(after.resources.map((r) => [key(r), r]));
+  const ref = (r: PlannedResource): ResourceRef => ({ type: r.type, name: r.name, group: group(r.name) });
+
+  const added = after.resources.filter((r) => !old.has(key(r))).map(ref);
+  const removed = before.resources.filter((r) => !now.has(key(r))).map(ref);
+  const changed: ResourceChange[] = [];
+  for (const r of after.resources) {
+    const prev = old.get(key(r));
+    if (!prev) continue;
+    const a = flatten(resourceView(prev));
+    const b = flatten(resourceView(r));
+    const paths = [...new Set([...a.keys(), ...b.keys()])].sort();
+    const changes = paths
+      .filter((p) => JSON.stringify(a.get(p)) !== JSON.stringify(b.get(p)))
+      .map((p) => ({ path: p.replace(/^inputs\./, ""), old: a.get(p), new: b.get(p) }));
+    if (changes.length > 0) changed.push({ ...ref(r), changes });
+  }
+  const order = (x: ResourceRef, y: ResourceRef) =>
+    x.group === y.group
+      ? x.name === y.name
+        ? cmp(x.type, y.type)
+        : cmp(x.name, y.name)
+      : cmp(x.group, y.group);
+  return {
+    project: after.project,
+    stack: after.stack,
+    against,
+    added: added.sort(order),
+    removed: removed.sort(order),
+    changed: changed.sort(order),
+  };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function show(v: unknown): string {
+  return v === undefined ? "(absent)" : `\`${JSON.stringify(v)}\``;
+}
+
+/** Markdown fit for a pull-request comment: one section per runner, one line per changed input. */
+export function renderDiffMarkdown(d: PlanDiff): string {
+  const lines = [
+    `### ${d.project} \`${d.stack}\`: desired-state diff against \`${d.against}\``,
+    "",
+    `**${d.added.length} to add, ${d.changed.length} to change, ${d.removed.length} to remove**`,
+  ];
+  if (d.added.length + d.changed.length + d.removed.length === 0) {
+    lines.push("", "No changes: the desired state is identical.");
+    return lines.join("\n") + "\n";
+  }
+  const groups = [...new Set([...d.added, ...d.changed, ...d.removed].map((r) => r.group))].sort((a, b) =>
+    a === "fleet" ? 1 : b === "fleet" ? -1 : cmp(a, b),
+  );
+  for (const g of groups) {
+    lines.push("", `#### ${g === "fleet" ? "fleet-wide" : `runner \`${g}\``}`, "");
+    for (const r of d.added.filter((x) => x.group === g)) lines.push(`- **add** \`${r.name}\` (${r.type})`);
+    for (const r of d.removed.filter((x) => x.group === g))
+      lines.push(`- **remove** \`${r.name}\` (${r.type})`);
+    for (const r of d.changed.filter((x) => x.group === g)) {
+      lines.push(`- **change** \`${r.name}\` (${r.type})`);
+      for (const c of r.changes) lines.push(`  - \`${c.path}\`: ${show(c.old)} → ${show(c.new)}`);
+    }
+  }
+  return lines.join("\n") + "\n";
+}
