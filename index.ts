@@ -9,6 +9,10 @@ const fleet = new RunnerFleet("runner-fleet", {
   fleet: stack.fleet,
   login: { user: stack.fleet.proxmox.sshUser, privateKey: stack.sshPrivateKey },
   proxmoxProvider: providers.proxmox,
+  githubProvider: providers.github,
+  githubOwner: stack.providers.github.owner,
+  githubToken: stack.providers.github.token,
+  protect: stack.fleet.stack === "production",
 });
 
 export const runners = fleet.runners;

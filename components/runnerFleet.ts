@@ -1,12 +1,22 @@
-// The whole fleet of one stack: a RunnerVm per runner (single runners and pool members alike).
+// The whole fleet of one stack: per runner (single runners and pool members alike) a RunnerVm and its
+// GithubRunner registration; the GitHub environments and runner group they serve.
+import * as github from "@pulumi/github";
 import * as pulumi from "@pulumi/pulumi";
-import { FleetSpec, RunnerSpec } from "../stacks/validate";
+import { FleetSpec, naturalCompare, RunnerSpec } from "../stacks/validate";
+import { GithubRunner, GithubTarget, runnerLabels } from "./githubRunner";
+import { GithubSetup } from "./githubSetup";
 import { RunnerVm, SshLogin } from "./runnerVm";
 
 export interface RunnerFleetArgs {
   fleet: FleetSpec;
   login: SshLogin;
   proxmoxProvider: pulumi.ProviderResource;
+  githubProvider: github.Provider;
+  /** The GitHub owner and the credential (a secret) registration and deregistration use. */
+  githubOwner: string;
+  githubToken: pulumi.Input<string>;
+  /** Protect VMs, deregistration and environments against accidental deletion (production). */
+  protect?: boolean;
 }
 
 export interface RunnerSummary {
@@ -34,8 +44,26 @@ export function cloneOrder(runners: RunnerSpec[], concurrency: number): Map<stri
   return after;
 }
 
+/**
+ * Rollout batches. Re-registering a runner (version bump, label change, new install script) takes it offline
+ * for a moment; the installs run in batches of `batchSize`, each batch after the previous one finished,
+ * primaries first, so a change never takes every runner of a label offline at once (with batchSize 1, at
+ * most one runner re-registers at a time). Returns the batches as lists of runner names.
+ */
+export function rolloutBatches(runners: RunnerSpec[], batchSize: number): string[][] {
+  const ordered = [...runners].sort((a, b) =>
+    a.role === b.role ? naturalCompare(a.name, b.name) : a.role === "primary" ? -1 : 1,
+  );
+  const batches: string[][] = [];
+  for (let i = 0; i < ordered.length; i += batchSize)
+    batches.push(ordered.slice(i, i + batchSize).map((r) => r.name));
+  return batches;
+}
+
 export class RunnerFleet extends pulumi.ComponentResource {
   public readonly vms: Record<string, RunnerVm> = {};
+  public readonly registrations: Record<string, GithubRunner> = {};
+  public readonly github: GithubSetup;
   public readonly runners: Record<string, RunnerSummary> = {};
 
   constructor(name: string, args: RunnerFleetArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -55,6 +83,7 @@ export class RunnerFleet extends pulumi.ComponentResource {
           login: args.login,
           provider: args.proxmoxProvider,
           cloneAfter: predecessor ? [this.vms[predecessor].vm] : undefined,
+          protect: args.protect,
         },
         { parent: this },
       );
@@ -66,6 +95,50 @@ export class RunnerFleet extends pulumi.ComponentResource {
         ...(runner.pool ? { pool: runner.pool.name } : {}),
         host: vm.host,
       };
+    }
+
+    const labelsByRole: Record<string, string[]> = {};
+    // Per role, the labels every runner of that role carries: what a workflow puts in `runs-on`.
+    for (const r of fleet.runners) {
+      const labels = runnerLabels(r, fleet.stack, fleet.runner);
+      const common = labelsByRole[r.role];
+      labelsByRole[r.role] = common ? common.filter((l) => labels.includes(l)) : labels;
+    }
+    this.github = new GithubSetup(
+      "github",
+      {
+        github: fleet.github,
+        environments: fleet.environments,
+        labelsByRole,
+        provider: args.githubProvider,
+        protect: args.protect,
+      },
+      { parent: this },
+    );
+
+    const target: GithubTarget = { github: fleet.github, owner: args.githubOwner, token: args.githubToken };
+    const byName = new Map(fleet.runners.map((r) => [r.name, r]));
+    let previous: pulumi.Resource[] = this.github.runnerGroup ? [this.github.runnerGroup] : [];
+    for (const batch of rolloutBatches(fleet.runners, fleet.runner.rolloutBatchSize)) {
+      const current = batch.map((runnerName) => {
+        const registration = new GithubRunner(
+          runnerName,
+          {
+            runner: byName.get(runnerName) as RunnerSpec,
+            stack: fleet.stack,
+            software: fleet.runner,
+            target,
+            vm: this.vms[runnerName],
+            sshUser: fleet.proxmox.sshUser,
+            installAfter: previous,
+            protect: args.protect,
+          },
+          { parent: this },
+        );
+        this.registrations[runnerName] = registration;
+        return registration.install;
+      });
+      previous = current;
     }
 
     this.registerOutputs({ runners: this.runners });

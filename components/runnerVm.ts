@@ -20,6 +20,8 @@ export interface RunnerVmArgs {
   provider: pulumi.ProviderResource;
   /** Clones this VM waits for: bounds concurrent clones of one template (see RunnerFleet). */
   cloneAfter?: pulumi.Resource[];
+  /** Protect the VM against accidental deletion (production). */
+  protect?: boolean;
 }
 
 /** Readiness: cloud-init's own wait. Exit 2 means it finished with recoverable errors ("degraded"). */
@@ -102,6 +104,9 @@ export class RunnerVm extends pulumi.ComponentResource {
       parent: this,
       provider: args.provider,
       dependsOn: args.cloneAfter,
+      protect: args.protect,
+      // The VM ID and name are fixed, so a replacement must remove the old VM first.
+      deleteBeforeReplace: true,
     });
     this.host = hostOf(args.runner, this.vm);
     this.connection = {

@@ -28,6 +28,8 @@ export interface PlanDiff {
   added: ResourceRef[];
   removed: ResourceRef[];
   changed: ResourceChange[];
+  /** Resources whose dependencies alone changed: the engine orders differently but updates nothing. */
+  reordered: ResourceChange[];
 }
 
 const VM_TYPE = "proxmoxve:index/vmLegacy:VmLegacy";
@@ -59,8 +61,13 @@ export function flatten(
   return out;
 }
 
-function resourceView(r: PlannedResource): Record<string, unknown> {
-  return { inputs: r.inputs, parent: r.parent, protect: r.protect, dependsOn: r.dependsOn };
+function changesBetween(a: Record<string, unknown>, b: Record<string, unknown>): Change[] {
+  const before = flatten(a);
+  const after = flatten(b);
+  return [...new Set([...before.keys(), ...after.keys()])]
+    .sort()
+    .filter((p) => JSON.stringify(before.get(p)) !== JSON.stringify(after.get(p)))
+    .map((p) => ({ path: p.replace(/^inputs\./, ""), old: before.get(p), new: after.get(p) }));
 }
 
 export function diffPlans(before: Plan, after: Plan, against: string): PlanDiff {
@@ -73,16 +80,15 @@ export function diffPlans(before: Plan, after: Plan, against: string): PlanDiff 
   const added = after.resources.filter((r) => !old.has(key(r))).map(ref);
   const removed = before.resources.filter((r) => !now.has(key(r))).map(ref);
   const changed: ResourceChange[] = [];
+  const reordered: ResourceChange[] = [];
   for (const r of after.resources) {
     const prev = old.get(key(r));
     if (!prev) continue;
-    const a = flatten(resourceView(prev));
-    const b = flatten(resourceView(r));
-    const paths = [...new Set([...a.keys(), ...b.keys()])].sort();
-    const changes = paths
-      .filter((p) => JSON.stringify(a.get(p)) !== JSON.stringify(b.get(p)))
-      .map((p) => ({ path: p.replace(/^inputs\./, ""), old: a.get(p), new: b.get(p) }));
+    const view = (x: PlannedResource) => ({ inputs: x.inputs, parent: x.parent, protect: x.protect });
+    const changes = changesBetween(view(prev), view(r));
     if (changes.length > 0) changed.push({ ...ref(r), changes });
+    const ordering = changesBetween({ dependsOn: prev.dependsOn }, { dependsOn: r.dependsOn });
+    if (ordering.length > 0) reordered.push({ ...ref(r), changes: ordering });
   }
   const order = (x: ResourceRef, y: ResourceRef) =>
     x.group === y.group
@@ -97,6 +103,7 @@ export function diffPlans(before: Plan, after: Plan, against: string): PlanDiff 
     added: added.sort(order),
     removed: removed.sort(order),
     changed: changed.sort(order),
+    reordered: reordered.sort(order),
   };
 }
 
@@ -131,6 +138,16 @@ export function renderDiffMarkdown(d: PlanDiff): string {
       lines.push(`- **change** \`${r.name}\` (${r.type})`);
       for (const c of r.changes) lines.push(`  - \`${c.path}\`: ${show(c.old)} → ${show(c.new)}`);
     }
+  }
+  if (d.reordered.length > 0) {
+    lines.push(
+      "",
+      `<details><summary>${d.reordered.length} resource(s) only reordered (dependencies changed; nothing is updated)</summary>`,
+      "",
+      ...d.reordered.map((r) => `- \`${r.name}\` (${r.type})`),
+      "",
+      "</details>",
+    );
   }
   return lines.join("\n") + "\n";
 }

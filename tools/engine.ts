@@ -17,6 +17,8 @@ const { getStore } = require("@pulumi/pulumi/runtime/state") as {
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17";
+const ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7";
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 export const SECRET_TEXT = "[secret]";
@@ -70,6 +72,10 @@ export function normalize(value: unknown): unknown {
     const obj = value as Record<string, unknown>;
     if (obj[SIG_KEY] === SECRET_SIG) return SECRET_TEXT;
     if (obj[SIG_KEY] === RESOURCE_SIG) return urnToRef(String(obj.urn));
+    if (obj[SIG_KEY] === ASSET_SIG || obj[SIG_KEY] === ARCHIVE_SIG) {
+      const kind = obj[SIG_KEY] === ASSET_SIG ? "asset" : "archive";
+      return `${kind}:${String(obj.path ?? obj.uri ?? "(inline)")}`;
+    }
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(obj).sort()) out[k] = normalize(obj[k]);
     return out;
@@ -84,6 +90,8 @@ function mockCall(args: MockCallArgs): Record<string, unknown> {
       return { id: fakeId(`user:${args.inputs.username}`), login: args.inputs.username };
     case "github:index/getTeam:getTeam":
       return { id: fakeId(`team:${args.inputs.slug}`), slug: args.inputs.slug };
+    case "github:index/getRepository:getRepository":
+      return { repoId: Number(fakeId(`repo:${args.inputs.name}`)), name: args.inputs.name };
     default:
       throw new Error(`the offline plan has no stand-in for provider function ${args.token}`);
   }
