@@ -20,6 +20,7 @@ const runnerName = z.string().regex(runnerNamePattern, {
   error: "must be a lowercase DNS label (a-z, 0-9, '-', at most 63 characters)",
 });
 const role = z.enum(["primary", "secondary"], { error: "must be primary or secondary" });
+const linuxUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "must be a Linux user name" });
 
 export const githubSchema = z.strictObject({
   scope: z.enum(["repository", "organization"], { error: "must be repository or organization" }),
@@ -39,13 +40,13 @@ export const runnerSchema = z.strictObject({
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, { error: "must be 64 hex digits (SHA-256 of the linux-x64 tarball)" }),
   downloadUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
-  user: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "must be a Linux user name" })
+  user: linuxUser
     .refine((u) => u !== "root", { error: "must not be root: the runner runs as a non-root user" })
     .default("runner"),
   ephemeral: z.boolean().default(false),
   extraLabels: z.array(label).default([]),
+  /** How many runners re-register at once when the version, labels or install script change. */
+  rolloutBatchSize: positiveInt.default(1),
 });
 
 const nodeSchema = z.strictObject({
@@ -72,10 +73,7 @@ export const proxmoxSchema = z.strictObject({
     .array(z.string().regex(/^(ssh|ecdsa)-[a-z0-9-]+ \S+/, { error: "must be an OpenSSH public key" }))
     .min(1),
   /** The cloud-init user remote commands log in as (sudo without password). */
-  sshUser: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
-    .default("fleet"),
+  sshUser: linuxUser.default("fleet"),
   /** How many clones of the template run at once; Proxmox times out locking the template beyond ~2. */
   cloneConcurrency: positiveInt.max(16).default(2),
 });
@@ -91,7 +89,12 @@ export const singleRunnerSchema = z.strictObject({
   role,
   node: z.string().min(1),
   vmId: positiveInt.optional(),
-  ip: z.union([z.literal("dhcp"), cidr]).default("dhcp"),
+  ip: z
+    .string()
+    .refine((s) => s === "dhcp" || parseCidr(s) !== undefined, {
+      error: "must be dhcp or an IPv4 address with prefix, e.g. 10.0.10.21/24",
+    })
+    .default("dhcp"),
   ...sizes,
   labels: z.array(label).default([]),
 });
@@ -129,8 +132,9 @@ export const environmentSchema = z.strictObject({
 const contactPointSchema = z.strictObject({
   name: z.string().min(1).default("runner-fleet"),
   /** email: addresses below; webhook and slack: the URL comes from the secret `runner-fleet:alertWebhookUrl`. */
-  type: z.enum(["email", "webhook", "slack"]),
-  addresses: z.array(z.email()).optional(),
+  type: z.enum(["email", "webhook", "slack"], { error: "must be email, webhook or slack" }),
+  /** email only: at least one address. */
+  addresses: z.array(z.email({ error: "must be an email address" })).optional(),
 });
 
 export const monitoringSchema = z.strictObject({
@@ -145,7 +149,7 @@ export const monitoringSchema = z.strictObject({
       host: z.string().min(1).optional(),
       /** Source address allowed to scrape the exporter (defaults to `host` when it is an address). */
       scrapeFrom: ipv4.optional(),
-      fileSdPath: z.string().startsWith("/").optional(),
+      fileSdPath: z.string().startsWith("/", { error: "must be an absolute path" }).optional(),
     })
     .default({}),
   exporter: z

@@ -10,8 +10,12 @@ import {
   RunnerConfig,
   SingleRunnerConfig,
   PoolConfig,
+  environmentSchema,
   inSubnet,
   parseCidr,
+  poolSchema,
+  runnerNamePattern,
+  singleRunnerSchema,
 } from "./schema";
 
 export type Role = "primary" | "secondary";
@@ -49,6 +53,14 @@ export type ValidationResult = { ok: true; fleet: FleetSpec } | { ok: false; err
 
 const NS = "runner-fleet";
 type Key = keyof typeof keySchemas;
+/** Keys of the namespace that are not validated here: secrets, read by the loader as Pulumi secrets. */
+const SECRET_KEYS = ["sshPrivateKey", "alertWebhookUrl"];
+
+/** A list element that parsed, with its index in config (for paths). */
+interface Indexed<T> {
+  index: number;
+  value: T;
+}
 
 /** `["runners", 1, "vmId"]` -> `runner-fleet:runners[1].vmId`. */
 export function configPath(key: string, path: ReadonlyArray<PropertyKey> = []): string {
@@ -61,6 +73,13 @@ export function configPath(key: string, path: ReadonlyArray<PropertyKey> = []): 
 export function validateFleetConfig(raw: Partial<Record<string, unknown>>, stack: string): ValidationResult {
   const errors: string[] = [];
   const parsed: Partial<Record<Key, unknown>> = {};
+
+  const known = [...Object.keys(keySchemas), ...SECRET_KEYS];
+  for (const key of Object.keys(raw).sort()) {
+    if (raw[key] === undefined || known.includes(key)) continue;
+    const hint = closest(key, known);
+    errors.push(`${configPath(key)}: unknown key${hint ? `; did you mean ${configPath(hint)}?` : ""}`);
+  }
 
   for (const key of Object.keys(keySchemas) as Key[]) {
     const { schema, required } = keySchemas[key];
@@ -77,23 +96,47 @@ export function validateFleetConfig(raw: Partial<Record<string, unknown>>, stack
   const github = parsed.github as GithubConfig | undefined;
   const runner = parsed.runner as RunnerConfig | undefined;
   const proxmox = parsed.proxmox as ProxmoxConfig | undefined;
-  const singles = (parsed.runners ?? []) as SingleRunnerConfig[];
-  const pools = (parsed.pools ?? []) as PoolConfig[];
-  const environments = (parsed.environments ?? []) as EnvironmentConfig[];
+  // The runners and pools that parsed, even when others did not: the fleet-wide rules below then still report
+  // every problem among them at once (leaving out an entry can hide a clash, never invent one).
+  const singles = wellFormed(raw.runners, singleRunnerSchema);
+  const pools = wellFormed(raw.pools, poolSchema);
+  const environments = wellFormed(raw.environments, environmentSchema);
   const monitoring = parsed.monitoring as MonitoringConfig | undefined;
 
   if (github) checkGithub(github, errors);
+  if (runner) checkLabels(configPath("runner", ["extraLabels"]), runner.extraLabels, errors);
+  for (const { index, value } of singles)
+    checkLabels(configPath("runners", [index, "labels"]), value.labels, errors);
+  for (const { index, value } of pools)
+    checkLabels(configPath("pools", [index, "labels"]), value.labels, errors);
   checkEnvironments(environments, errors);
+  if (monitoring) checkMonitoring(monitoring, errors);
   if (proxmox) checkProxmox(proxmox, errors);
 
-  // The fleet-wide rules need the sections they span to be well-formed.
-  const runnersOk = raw.runners === undefined || parsed.runners !== undefined;
-  const poolsOk = raw.pools === undefined || parsed.pools !== undefined;
+  // The fleet-wide rules need the node list, VM ID range and gateway.
   let runners: RunnerSpec[] = [];
-  if (proxmox && runnersOk && poolsOk) runners = resolveRunners(proxmox, singles, pools, errors);
+  if (proxmox) runners = resolveRunners(proxmox, singles, pools, errors);
 
   if (errors.length > 0 || !github || !runner || !proxmox) return { ok: false, errors };
-  return { ok: true, fleet: { stack, github, runner, proxmox, runners, environments, monitoring } };
+  const fleet: FleetSpec = {
+    stack,
+    github,
+    runner,
+    proxmox,
+    runners,
+    environments: environments.map((e) => e.value),
+    monitoring,
+  };
+  return { ok: true, fleet };
+}
+
+/** The elements of a list that parse on their own, with their indexes. */
+function wellFormed<T>(value: unknown, element: z.ZodType<T>): Indexed<T>[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((v, index) => {
+    const r = element.safeParse(v);
+    return r.success ? [{ index, value: r.data }] : [];
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -119,7 +162,9 @@ function issueMessage(iss: z.core.$ZodRawIssue): string | undefined {
   }
 }
 
-function article(type: string): string {
+function article(expected: string): string {
+  // zod names a whole number `int`: say "an integer", not "an int".
+  const type = expected === "int" ? "integer" : expected;
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 
@@ -143,9 +188,13 @@ let knownKeys: string[] | undefined;
 /** A known field name within edit distance 2 of a misspelt one (`memroyMb` -> `memoryMb`). */
 function closestKnownKey(k: string): string | undefined {
   knownKeys ??= [...new Set(Object.values(keySchemas).flatMap(({ schema }) => fieldNames(schema)))].sort();
+  return closest(k, knownKeys);
+}
+
+function closest(k: string, candidates: string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
-  for (const candidate of knownKeys) {
+  for (const candidate of candidates) {
     const d = editDistance(k.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
@@ -205,9 +254,9 @@ function checkGithub(github: GithubConfig, errors: string[]): void {
 /** GitHub allows at most 6 required reviewers per environment. */
 export const MAX_REVIEWERS = 6;
 
-function checkEnvironments(environments: EnvironmentConfig[], errors: string[]): void {
+function checkEnvironments(environments: Indexed<EnvironmentConfig>[], errors: string[]): void {
   const seen = new Map<string, number>();
-  environments.forEach((env, i) => {
+  environments.forEach(({ index: i, value: env }) => {
     const prev = seen.get(env.name.toLowerCase());
     if (prev !== undefined) {
       errors.push(
@@ -223,6 +272,28 @@ function checkEnvironments(environments: EnvironmentConfig[], errors: string[]):
   });
 }
 
+/** GitHub compares runner labels case-insensitively: a label listed twice is a typo or a merge leftover. */
+function checkLabels(path: string, labels: string[], errors: string[]): void {
+  const seen = new Set<string>();
+  labels.forEach((l, j) => {
+    if (seen.has(l.toLowerCase())) errors.push(`${path}[${j}]: label ${l} is listed twice`);
+    seen.add(l.toLowerCase());
+  });
+}
+
+function checkMonitoring(monitoring: MonitoringConfig, errors: string[]): void {
+  const contact = monitoring.grafana.contactPoint;
+  if (!contact) return;
+  const at = configPath("monitoring", ["grafana", "contactPoint", "addresses"]);
+  if (contact.type === "email" && (contact.addresses ?? []).length === 0) {
+    errors.push(`${at}: an email contact point needs at least one address`);
+  } else if (contact.type !== "email" && contact.addresses !== undefined) {
+    errors.push(
+      `${at}: addresses are only for an email contact point; a ${contact.type} contact point sends to runner-fleet:alertWebhookUrl`,
+    );
+  }
+}
+
 function checkProxmox(proxmox: ProxmoxConfig, errors: string[]): void {
   const names = new Set<string>();
   proxmox.nodes.forEach((n, i) => {
@@ -231,7 +302,9 @@ function checkProxmox(proxmox: ProxmoxConfig, errors: string[]): void {
     names.add(n.name);
   });
   if (!names.has(proxmox.template.node)) {
-    errors.push(`${configPath("proxmox", ["template", "node"])}: unknown node ${proxmox.template.node}`);
+    errors.push(
+      `${configPath("proxmox", ["template", "node"])}: unknown node ${proxmox.template.node} (known: ${[...names].join(", ")})`,
+    );
   }
   const { start, end } = proxmox.vmIdRange;
   if (start < 100)
@@ -251,12 +324,12 @@ interface Draft extends Omit<RunnerSpec, "vmId"> {
 
 function resolveRunners(
   proxmox: ProxmoxConfig,
-  singles: SingleRunnerConfig[],
-  pools: PoolConfig[],
+  singles: Indexed<SingleRunnerConfig>[],
+  pools: Indexed<PoolConfig>[],
   errors: string[],
 ): RunnerSpec[] {
   const drafts: Draft[] = [];
-  singles.forEach((r, i) => {
+  singles.forEach(({ index: i, value: r }) => {
     const at = (field: string) => configPath("runners", [i, field]);
     drafts.push({
       name: r.name,
@@ -274,7 +347,13 @@ function resolveRunners(
       nodePath: at("node"),
     });
   });
-  pools.forEach((p, i) => {
+  pools.forEach(({ index: i, value: p }) => {
+    const longest = `${p.name}-${p.count}`;
+    if (p.count > 0 && !runnerNamePattern.test(longest)) {
+      errors.push(
+        `${configPath("pools", [i, "name"])}: member name ${longest} is longer than 63 characters; shorten the pool name`,
+      );
+    }
     if (p.ips && p.ips.length < p.count) {
       errors.push(
         `${configPath("pools", [i, "ips"])}: ${p.ips.length} address(es) for ${p.count} members; give one per member`,
@@ -302,7 +381,7 @@ function resolveRunners(
   });
 
   checkNames(drafts, errors);
-  checkNodes(proxmox, drafts, errors);
+  checkNodes(proxmox, drafts, pools, errors);
   checkAddresses(proxmox, drafts, errors);
   checkPlacement(drafts, errors);
   const vmIds = allocateVmIds(proxmox, drafts, errors);
@@ -314,31 +393,35 @@ function checkNames(drafts: Draft[], errors: string[]): void {
   for (const d of drafts) {
     const prev = seen.get(d.name);
     if (prev) {
-      const where = d.pool ? `${d.source} member ${d.name}` : `${d.source}.name`;
+      const where = d.pool ? `${d.source}.name (member ${d.name})` : `${d.source}.name`;
       errors.push(`${where}: runner name ${d.name} is already used by ${prev.source}`);
     } else seen.set(d.name, d);
-    const lower = new Set<string>();
-    for (const l of d.labels) {
-      if (lower.has(l.toLowerCase())) errors.push(`${d.source}.labels: label ${l} is listed twice`);
-      lower.add(l.toLowerCase());
-    }
   }
 }
 
-function checkNodes(proxmox: ProxmoxConfig, drafts: Draft[], errors: string[]): void {
+function checkNodes(
+  proxmox: ProxmoxConfig,
+  drafts: Draft[],
+  pools: Indexed<PoolConfig>[],
+  errors: string[],
+): void {
   const nodes = new Map(proxmox.nodes.map((n) => [n.name, n]));
-  const reported = new Set<string>();
+  const unknown = (path: string, node: string) =>
+    errors.push(`${path}: unknown node ${node} (known: ${[...nodes.keys()].join(", ")})`);
   const used = new Map<string, { cores: number; memoryMb: number }>();
   for (const d of drafts) {
     if (!nodes.has(d.node)) {
-      if (!reported.has(d.nodePath)) {
-        errors.push(`${d.nodePath}: unknown node ${d.node} (known: ${[...nodes.keys()].join(", ")})`);
-        reported.add(d.nodePath);
-      }
+      if (!d.pool) unknown(d.nodePath, d.node);
       continue;
     }
     const u = used.get(d.node) ?? { cores: 0, memoryMb: 0 };
     used.set(d.node, { cores: u.cores + d.cores, memoryMb: u.memoryMb + d.memoryMb });
+  }
+  // Every node a pool lists, including those no member uses yet: a typo must not wait for the pool to grow.
+  for (const { index: i, value: p } of pools) {
+    p.nodes.forEach((node, j) => {
+      if (!nodes.has(node)) unknown(configPath("pools", [i, "nodes", j]), node);
+    });
   }
   proxmox.nodes.forEach((n, i) => {
     const u = used.get(n.name);
@@ -362,6 +445,15 @@ function checkAddresses(proxmox: ProxmoxConfig, drafts: Draft[], errors: string[
     if (d.ip === "dhcp") continue;
     const net = parseCidr(d.ip);
     if (!net) continue; // reported by the schema
+    const size = 2 ** (32 - net.prefix);
+    const base = Math.floor(net.value / size) * size;
+    if (size >= 4 && net.value === base) {
+      errors.push(`${d.ipPath}: ${net.address} is the network address of ${numberToIp(base)}/${net.prefix}`);
+    } else if (size >= 4 && net.value === base + size - 1) {
+      errors.push(
+        `${d.ipPath}: ${net.address} is the broadcast address of ${numberToIp(base)}/${net.prefix}`,
+      );
+    }
     const prev = seen.get(net.address);
     if (prev) errors.push(`${d.ipPath}: ${net.address} is already used by runner ${prev.name}`);
     else seen.set(net.address, d);
@@ -373,6 +465,10 @@ function checkAddresses(proxmox: ProxmoxConfig, drafts: Draft[], errors: string[
       errors.push(`${d.ipPath}: ${net.address} is the gateway's address`);
     }
   }
+}
+
+function numberToIp(n: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
 }
 
 /** A single primary and a single secondary on one node would fail together: a config error. */
@@ -442,8 +538,9 @@ function allocateVmIds(proxmox: ProxmoxConfig, drafts: Draft[], errors: string[]
   const auto = drafts.map((d, i) => ({ d, i })).filter(({ d }) => d.vmId === undefined);
   const free = size - [...taken.keys()].filter((id) => id >= start && id <= end).length;
   if (auto.length > free) {
+    const n = Math.max(free, 0);
     errors.push(
-      `${configPath("proxmox", ["vmIdRange"])}: ${auto.length} runners need an ID but only ${Math.max(free, 0)} are free in ${start}-${end}`,
+      `${configPath("proxmox", ["vmIdRange"])}: ${auto.length} runner${auto.length === 1 ? " needs" : "s need"} an ID but only ${n} ${n === 1 ? "is" : "are"} free in ${start}-${end}`,
     );
     return ids;
   }
