@@ -102,6 +102,12 @@ export function loadStack(stack: string = pulumi.getStack()): StackInputs {
       "pulumi config set --secret grafana:auth <service account token>",
     );
     if (auth) grafana = { url, auth };
+    const prometheus = result.ok ? result.fleet.monitoring?.prometheus : undefined;
+    if (prometheus && !prometheus.scrapeFrom && !/^\d{1,3}(\.\d{1,3}){3}$/.test(prometheus.host ?? "")) {
+      problems.push(
+        "runner-fleet:monitoring.prometheus.scrapeFrom: is required (the only address allowed to scrape the exporters) unless prometheus.host is an IPv4 address",
+      );
+    }
     const contactType = result.ok ? result.fleet.monitoring?.grafana.contactPoint?.type : undefined;
     alertWebhookUrl = own.getSecret("alertWebhookUrl");
     if ((contactType === "webhook" || contactType === "slack") && alertWebhookUrl === undefined) {
