@@ -13,6 +13,11 @@ const fleet = new RunnerFleet("runner-fleet", {
   githubOwner: stack.providers.github.owner,
   githubToken: stack.providers.github.token,
   protect: stack.fleet.stack === "production",
+  monitoring: providers.grafana
+    ? { grafanaProvider: providers.grafana, alertWebhookUrl: stack.alertWebhookUrl }
+    : undefined,
 });
 
 export const runners = fleet.runners;
+/** Prometheus file_sd targets, one per runner (also written on the Prometheus host when configured). */
+export const scrapeTargets = fleet.monitoring?.scrapeTargetsJson;

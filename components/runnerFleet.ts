@@ -5,6 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { FleetSpec, naturalCompare, RunnerSpec } from "../stacks/validate";
 import { GithubRunner, GithubTarget, runnerLabels } from "./githubRunner";
 import { GithubSetup } from "./githubSetup";
+import { FleetMonitoring, RunnerExporter } from "./monitoring";
+import * as grafana from "@pulumiverse/grafana";
 import { RunnerVm, SshLogin } from "./runnerVm";
 
 export interface RunnerFleetArgs {
@@ -17,6 +19,20 @@ export interface RunnerFleetArgs {
   githubToken: pulumi.Input<string>;
   /** Protect VMs, deregistration and environments against accidental deletion (production). */
   protect?: boolean;
+  /** Exporters, scrape targets and Grafana; present when `runner-fleet:monitoring` is configured. */
+  monitoring?: {
+    grafanaProvider: grafana.Provider;
+    /** Secret: the webhook or Slack URL of the contact point. */
+    alertWebhookUrl?: pulumi.Input<string>;
+  };
+}
+
+/** The address allowed to scrape exporters: `scrapeFrom`, else the Prometheus host when it is an address. */
+export function scrapeSource(fleet: FleetSpec): string | undefined {
+  const p = fleet.monitoring?.prometheus;
+  if (!p) return undefined;
+  if (p.scrapeFrom) return p.scrapeFrom;
+  return p.host && /^\d{1,3}(\.\d{1,3}){3}$/.test(p.host) ? p.host : undefined;
 }
 
 export interface RunnerSummary {
@@ -64,6 +80,8 @@ export class RunnerFleet extends pulumi.ComponentResource {
   public readonly vms: Record<string, RunnerVm> = {};
   public readonly registrations: Record<string, GithubRunner> = {};
   public readonly github: GithubSetup;
+  public readonly exporters: Record<string, RunnerExporter> = {};
+  public readonly monitoring?: FleetMonitoring;
   public readonly runners: Record<string, RunnerSummary> = {};
 
   constructor(name: string, args: RunnerFleetArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -139,6 +157,36 @@ export class RunnerFleet extends pulumi.ComponentResource {
         return registration.install;
       });
       previous = current;
+    }
+
+    if (fleet.monitoring && args.monitoring) {
+      const scrapeFrom = scrapeSource(fleet) as string;
+      for (const runner of fleet.runners) {
+        this.exporters[runner.name] = new RunnerExporter(
+          runner.name,
+          {
+            vm: this.vms[runner.name],
+            sshUser: fleet.proxmox.sshUser,
+            port: fleet.monitoring.exporter.port,
+            scrapeFrom,
+          },
+          { parent: this },
+        );
+      }
+      this.monitoring = new FleetMonitoring(
+        "monitoring",
+        {
+          stack: fleet.stack,
+          monitoring: fleet.monitoring,
+          runners: fleet.runners,
+          vms: this.vms,
+          sshUser: fleet.proxmox.sshUser,
+          privateKey: args.login.privateKey,
+          grafanaProvider: args.monitoring.grafanaProvider,
+          alertWebhookUrl: args.monitoring.alertWebhookUrl,
+        },
+        { parent: this },
+      );
     }
 
     this.registerOutputs({ runners: this.runners });
