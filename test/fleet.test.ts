@@ -146,6 +146,31 @@ describe("RunnerVm", () => {
   });
 });
 
+describe("registration without churn", () => {
+  it("invokes no provider function but the ID look-ups, and mints no token at plan time", async () => {
+    const plan = await fleetPlan(spec());
+    assert.deepEqual(plan.calls, [
+      "github:index/getRepository:getRepository",
+      "github:index/getTeam:getTeam",
+      "github:index/getUser:getUser",
+    ]);
+    // The token is the stdout of a command that runs only at apply time: at plan time it is unknown, and
+    // it is a secret wherever it is used.
+    for (const r of ofType(plan, T.remote).filter((x) => x.name.endsWith("-install"))) {
+      assert.equal(r.inputs.stdin, "[secret]", r.name);
+    }
+    const token = find(plan, T.local, "prod-primary-token");
+    assert.match(String(token.inputs.create), /^set -- registration-token\n/);
+    assert.equal(token.inputs.logging, "stderr");
+  });
+
+  it("an unchanged fleet plans to identical inputs", async () => {
+    const a = await fleetPlan(spec());
+    const b = await fleetPlan(spec());
+    assert.equal(JSON.stringify(a), JSON.stringify(b));
+  });
+});
+
 describe("clone bounding", () => {
   it("chains clones of one template so at most cloneConcurrency run at once", async () => {
     const fleet = spec((c) => {

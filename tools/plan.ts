@@ -182,13 +182,15 @@ async function main(): Promise<number> {
 
 process.on("unhandledRejection", (e) => {
   process.stderr.write(`plan: ${(e as Error)?.stack ?? String(e)}\n`);
-  process.exit(1);
+  exitAfterFlush(1);
 });
 
-main().then(
-  (code) => process.exit(code),
-  (e: Error) => {
-    process.stderr.write(`plan: ${e.stack ?? e.message}\n`);
-    process.exit(1);
-  },
-);
+/** Exits once everything written so far has reached the pipe: a bare exit would cut piped output short. */
+function exitAfterFlush(code: number): void {
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+}
+
+main().then(exitAfterFlush, (e: Error) => {
+  process.stderr.write(`plan: ${e.stack ?? e.message}\n`);
+  exitAfterFlush(1);
+});
