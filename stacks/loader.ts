@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { keySchemas } from "./schema";
 import { FleetSpec, validateFleetConfig } from "./validate";
 
+const SECRET_KEYS = ["sshPrivateKey", "alertWebhookUrl"];
+
 /** Every problem in the stack config at once, one line each, each starting with its config path. */
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
@@ -44,6 +46,13 @@ export function loadStack(stack: string = pulumi.getStack()): StackInputs {
   const own = new pulumi.Config("runner-fleet");
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(keySchemas)) raw[key] = readJson(own, key);
+  // Every other key of the namespace too, so a misspelt one (`runner-fleet:pool`) is reported, not ignored.
+  // The secret keys are passed as present without reading them: their values never reach validation.
+  for (const full of Object.keys(pulumi.runtime.allConfig())) {
+    const key = full.slice("runner-fleet:".length);
+    if (full.startsWith("runner-fleet:") && !(key in raw))
+      raw[key] = SECRET_KEYS.includes(key) ? "[secret]" : true;
+  }
 
   const result = validateFleetConfig(raw, stack);
   const problems = result.ok ? [] : [...result.errors];
