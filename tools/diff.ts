@@ -115,6 +115,25 @@ function show(v: unknown): string {
   return v === undefined ? "(absent)" : `\`${JSON.stringify(v)}\``;
 }
 
+const LONG = 100;
+const CONTEXT = 24;
+
+/** Old and new value; of two long strings only the part that differs, with a little context. */
+export function showChange(a: unknown, b: unknown): string {
+  if (typeof a !== "string" || typeof b !== "string" || (a.length <= LONG && b.length <= LONG)) {
+    return `${show(a)} → ${show(b)}`;
+  }
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  let end = 0;
+  while (end < a.length - start && end < b.length - start && a[a.length - 1 - end] === b[b.length - 1 - end])
+    end++;
+  const from = Math.max(0, start - CONTEXT);
+  const cut = (x: string) =>
+    `${from > 0 ? "…" : ""}${x.slice(from, Math.min(x.length, x.length - end + CONTEXT))}${end > CONTEXT ? "…" : ""}`;
+  return `${show(cut(a))} → ${show(cut(b))}`;
+}
+
 /** Markdown fit for a pull-request comment: one section per runner, one line per changed input. */
 export function renderDiffMarkdown(d: PlanDiff): string {
   const lines = [
@@ -136,7 +155,7 @@ export function renderDiffMarkdown(d: PlanDiff): string {
       lines.push(`- **remove** \`${r.name}\` (${r.type})`);
     for (const r of d.changed.filter((x) => x.group === g)) {
       lines.push(`- **change** \`${r.name}\` (${r.type})`);
-      for (const c of r.changes) lines.push(`  - \`${c.path}\`: ${show(c.old)} → ${show(c.new)}`);
+      for (const c of r.changes) lines.push(`  - \`${c.path}\`: ${showChange(c.old, c.new)}`);
     }
   }
   if (d.reordered.length > 0) {
