@@ -6,6 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { showChange, type Change, type PlanDiff } from "../tools/diff";
+import type { Plan } from "../tools/engine";
 
 const ROOT = path.resolve(__dirname, "..");
 const FIXTURE = "test/fixtures/three-node.yaml";
@@ -19,44 +21,8 @@ interface Run {
   stderr: string;
 }
 
-interface Resource {
-  type: string;
-  name: string;
-  parent: string | null;
-  dependsOn: string[];
-  protect: boolean;
-  inputs: Record<string, unknown>;
-}
-
-interface Plan {
-  project: string;
-  stack: string;
-  resources: Resource[];
-  calls: string[];
-}
-
-interface Change {
-  path: string;
-  old: unknown;
-  new: unknown;
-}
-
-interface DiffEntry {
-  type: string;
-  name: string;
-  group: string;
-  changes?: Change[];
-}
-
-interface Diff {
-  project: string;
-  stack: string;
-  against: string;
-  added: DiffEntry[];
-  removed: DiffEntry[];
-  changed: DiffEntry[];
-  reordered: DiffEntry[];
-}
+// The CLI's JSON is typed by the modules that produce it.
+type Diff = PlanDiff;
 
 const PLAN = [process.execPath, "-r", "ts-node/register/transpile-only", "tools/plan.ts"];
 let runCount = 0;
@@ -519,10 +485,7 @@ describe("plan CLI (tools/plan.ts as a child process)", function () {
       );
       for (const r of diff.changed) {
         for (const c of r.changes ?? []) {
-          assert.ok(
-            md.includes(`  - \`${c.path}\`: \`${JSON.stringify(c.old)}\` → \`${JSON.stringify(c.new)}\``),
-            md,
-          );
+          assert.ok(md.includes(`  - \`${c.path}\`: ${showChange(c.old, c.new)}`), md);
         }
       }
       assert.ok(!md.includes("**remove**"), md);
