@@ -16,6 +16,7 @@ import * as v8 from "v8";
 import * as YAML from "yaml";
 import { installEngine } from "./engine";
 import { readProjectName, readStackConfig } from "./stackFile";
+import { table } from "./table";
 
 const ROOT = path.resolve(__dirname, "..");
 const DOCS = path.join(ROOT, "docs");
@@ -510,16 +511,6 @@ interface Results {
   steps: Step[];
   verdict: Verdict;
   profiles: ProfileSummary[];
-}
-
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]))
-      .join("  ")
-      .trimEnd();
-  return [line(headers), ...rows.map(line)].join("\n");
 }
 
 function markdownTable(headers: string[], rows: string[][]): string {

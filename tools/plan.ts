@@ -8,6 +8,7 @@ import * as path from "path";
 import { diffPlans, renderDiffMarkdown } from "./diff";
 import { installEngine, Plan, PlannedResource } from "./engine";
 import { readProjectName, readStackConfig, StackFileError } from "./stackFile";
+import { table } from "./table";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -94,16 +95,6 @@ function planOf(against: string, opts: Options): Plan {
   } finally {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]))
-      .join("  ")
-      .trimEnd();
-  return [line(headers), ...rows.map(line)].join("\n");
 }
 
 function get(r: PlannedResource, p: string): unknown {
