@@ -4,6 +4,7 @@
 // Grafana a folder, the dashboard, the alert rule groups from assets/monitoring/runner-fleet.rules.yml, a
 // contact point and a notification policy routing by severity.
 import * as command from "@pulumi/command";
+import { posix } from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as grafana from "@pulumiverse/grafana";
 import { MonitoringConfig } from "../stacks/schema";
@@ -131,7 +132,7 @@ export class FleetMonitoring extends pulumi.ComponentResource {
           },
           // Written atomically: Prometheus re-reads file_sd files when they change.
           create:
-            `sudo install -d -m 0755 ${shq(dirname(path))} && sudo tee ${shq(`${path}.tmp`)} >/dev/null && ` +
+            `sudo install -d -m 0755 ${shq(posix.dirname(path))} && sudo tee ${shq(`${path}.tmp`)} >/dev/null && ` +
             `sudo mv ${shq(`${path}.tmp`)} ${shq(path)}`,
           update: `sudo tee ${shq(`${path}.tmp`)} >/dev/null && sudo mv ${shq(`${path}.tmp`)} ${shq(path)}`,
           delete: `sudo rm -f ${shq(path)}`,
@@ -212,8 +213,4 @@ export class FleetMonitoring extends pulumi.ComponentResource {
 
     this.registerOutputs({ scrapeTargets: this.scrapeTargetsJson });
   }
-}
-
-function dirname(p: string): string {
-  return p.slice(0, p.lastIndexOf("/")) || "/";
 }

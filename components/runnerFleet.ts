@@ -2,6 +2,7 @@
 // GithubRunner registration; the GitHub environments and runner group they serve.
 import * as github from "@pulumi/github";
 import * as pulumi from "@pulumi/pulumi";
+import { scrapeSource } from "../stacks/schema";
 import { FleetSpec, naturalCompare, RunnerSpec } from "../stacks/validate";
 import { GithubRunner, GithubTarget, runnerLabels } from "./githubRunner";
 import { GithubSetup } from "./githubSetup";
@@ -25,14 +26,6 @@ export interface RunnerFleetArgs {
     /** Secret: the webhook or Slack URL of the contact point. */
     alertWebhookUrl?: pulumi.Input<string>;
   };
-}
-
-/** The address allowed to scrape exporters: `scrapeFrom`, else the Prometheus host when it is an address. */
-export function scrapeSource(fleet: FleetSpec): string | undefined {
-  const p = fleet.monitoring?.prometheus;
-  if (!p) return undefined;
-  if (p.scrapeFrom) return p.scrapeFrom;
-  return p.host && /^\d{1,3}(\.\d{1,3}){3}$/.test(p.host) ? p.host : undefined;
 }
 
 export interface RunnerSummary {
@@ -160,7 +153,7 @@ export class RunnerFleet extends pulumi.ComponentResource {
     }
 
     if (fleet.monitoring && args.monitoring) {
-      const scrapeFrom = scrapeSource(fleet) as string;
+      const scrapeFrom = scrapeSource(fleet.monitoring) as string;
       for (const runner of fleet.runners) {
         this.exporters[runner.name] = new RunnerExporter(
           runner.name,

@@ -1,9 +1,7 @@
 // Reads the stack's config through Pulumi, validates all of it, and fails before any resource exists.
 import * as pulumi from "@pulumi/pulumi";
-import { keySchemas } from "./schema";
-import { FleetSpec, validateFleetConfig } from "./validate";
-
-const SECRET_KEYS = ["sshPrivateKey", "alertWebhookUrl"];
+import { keySchemas, scrapeSource } from "./schema";
+import { FleetSpec, SECRET_KEYS, validateFleetConfig } from "./validate";
 
 /** Every problem in the stack config at once, one line each, each starting with its config path. */
 export class ConfigError extends Error {
@@ -111,8 +109,7 @@ export function loadStack(stack: string = pulumi.getStack()): StackInputs {
       "pulumi config set --secret grafana:auth <service account token>",
     );
     if (auth) grafana = { url, auth };
-    const prometheus = result.ok ? result.fleet.monitoring?.prometheus : undefined;
-    if (prometheus && !prometheus.scrapeFrom && !/^\d{1,3}(\.\d{1,3}){3}$/.test(prometheus.host ?? "")) {
+    if (result.ok && result.fleet.monitoring && scrapeSource(result.fleet.monitoring) === undefined) {
       problems.push(
         "runner-fleet:monitoring.prometheus.scrapeFrom: is required (the only address allowed to scrape the exporters) unless prometheus.host is an IPv4 address",
       );

@@ -6,7 +6,7 @@ import { z } from "zod";
 export const runnerNamePattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Labels GitHub accepts for self-hosted runners: no commas or spaces, at most 256 characters. */
 export const labelPattern = /^[A-Za-z0-9._-]{1,256}$/;
-const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+export const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 const positiveInt = z.number().int().positive();
 const ipv4 = z.string().regex(ipv4Pattern, { error: "must be an IPv4 address such as 10.0.0.1" });
@@ -190,6 +190,14 @@ export type SingleRunnerConfig = z.infer<typeof singleRunnerSchema>;
 export type PoolConfig = z.infer<typeof poolSchema>;
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type MonitoringConfig = z.infer<typeof monitoringSchema>;
+
+/** The address allowed to scrape exporters: `scrapeFrom`, else the Prometheus host when it is an address. */
+export function scrapeSource(monitoring: MonitoringConfig | undefined): string | undefined {
+  const p = monitoring?.prometheus;
+  if (!p) return undefined;
+  if (p.scrapeFrom) return p.scrapeFrom;
+  return p.host !== undefined && ipv4Pattern.test(p.host) ? p.host : undefined;
+}
 
 export interface Cidr {
   address: string;

@@ -54,7 +54,8 @@ export type ValidationResult = { ok: true; fleet: FleetSpec } | { ok: false; err
 const NS = "runner-fleet";
 type Key = keyof typeof keySchemas;
 /** Keys of the namespace that are not validated here: secrets, read by the loader as Pulumi secrets. */
-const SECRET_KEYS = ["sshPrivateKey", "alertWebhookUrl"];
+/** The namespace's secret keys: read by the loader as secrets, never validated as data. */
+export const SECRET_KEYS = ["sshPrivateKey", "alertWebhookUrl"];
 
 /** A list element that parsed, with its index in config (for paths). */
 interface Indexed<T> {
@@ -485,7 +486,7 @@ function checkPlacement(drafts: Draft[], errors: string[]): void {
 }
 
 /** 32-bit FNV-1a: a stable hash for placing a runner in the VM ID range. */
-function fnv1a(s: string): number {
+export function fnv1a(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

@@ -1,6 +1,6 @@
 // The desired-state difference between two plans: resources added, removed, and changed with each changed
 // input path and its old and new value, grouped by runner. Secrets compare and print as "[secret]".
-import { Plan, PlannedResource } from "./engine";
+import { cmp, Plan, PlannedResource } from "./engine";
 
 export interface Change {
   path: string;
@@ -105,10 +105,6 @@ export function diffPlans(before: Plan, after: Plan, against: string): PlanDiff 
     changed: changed.sort(order),
     reordered: reordered.sort(order),
   };
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function show(v: unknown): string {

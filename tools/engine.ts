@@ -2,6 +2,7 @@
 // parent, dependencies, protect, and the raw inputs in which secrets are still marked as secrets.
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor, Mocks, MockCallArgs, MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
+import { fnv1a } from "../stacks/validate";
 
 // setMocks() builds its own MockMonitor; to record requests we install ours with setMockOptions() and switch
 // on the same engine features setMocks does, through the SDK's (internal, untyped) state store.
@@ -98,9 +99,7 @@ function mockCall(args: MockCallArgs): Record<string, unknown> {
 }
 
 function fakeId(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
-  return String(h % 10_000_000);
+  return String(fnv1a(s) % 10_000_000);
 }
 
 class RecordingMonitor extends MockMonitor {
@@ -158,6 +157,6 @@ export function installEngine(opts: EngineOptions): () => Promise<Plan> {
   };
 }
 
-function cmp(a: string, b: string): number {
+export function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
